@@ -1,0 +1,28 @@
+"""The output-layer gradients of manual_grad, computed independently by `jax.grad`.
+
+Same names and signatures as manual_grad: `forward`, `loss`, `delta`, `output_layer_grads`,
+`PAIRS`. It never imports manual_grad.
+"""
+
+from auto_grad._output_layer import (
+    ACTIVATIONS,
+    LOSSES,
+    PAIRS,
+    delta,
+    forward,
+    loss,
+    output_layer_grads,
+)
+from backprop_ref import Dense, OutputGrads
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "PAIRS",
+    "Dense",
+    "OutputGrads",
+    "delta",
+    "forward",
+    "loss",
+    "output_layer_grads",
+]

@@ -1,0 +1,27 @@
+"""What manual_grad and auto_grad share that is not gradient math: the result pytrees and the
+argument checks. Keeping these here lets the two libraries stay independent of each other."""
+
+from backprop_ref._types import Dense, OutputGrads
+from backprop_ref.checks import (
+    REDUCTIONS,
+    check_choice,
+    check_delta_args,
+    check_forward_args,
+    check_output_layer_args,
+    check_output_width,
+    check_pair,
+    check_reduction,
+)
+
+__all__ = [
+    "REDUCTIONS",
+    "Dense",
+    "OutputGrads",
+    "check_choice",
+    "check_delta_args",
+    "check_forward_args",
+    "check_output_layer_args",
+    "check_output_width",
+    "check_pair",
+    "check_reduction",
+]

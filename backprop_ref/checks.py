@@ -1,0 +1,161 @@
+"""Argument checks shared by manual_grad and auto_grad.
+
+Every check reads only static facts (names, shapes, dtypes), so it runs the same eagerly and
+while `jax.jit` traces, and a bad call fails here with a message naming the argument instead
+of deep inside XLA.
+"""
+
+from collections.abc import Iterable
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from backprop_ref._types import Dense
+
+REDUCTIONS = ("mean", "sum")
+
+
+def check_choice(arg: str, value: object, choices: Iterable[str]) -> None:
+    """Raise `ValueError` unless `value` is one of `choices` (a static string option)."""
+    choices = sorted(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {arg} {value!r}; expected one of {choices}")
+
+
+def check_reduction(reduction: object) -> None:
+    """Raise `ValueError` unless `reduction` is 'mean' or 'sum'."""
+    check_choice("reduction", reduction, REDUCTIONS)
+
+
+def check_pair(loss: object, activation: object, pairs: Iterable[tuple[str, str]]) -> None:
+    """Raise `ValueError` unless (loss, activation) is one of `pairs`, listing the valid ones."""
+    pairs = tuple(pairs)
+    check_choice("loss", loss, {p[0] for p in pairs})
+    check_choice("activation", activation, {p[1] for p in pairs})
+    if (loss, activation) not in pairs:
+        valid = [a for lo, a in pairs if lo == loss]
+        raise ValueError(
+            f"invalid pair loss={loss!r} with activation={activation!r}; {loss!r} takes "
+            f"activation in {valid}. Valid (loss, activation) pairs: {list(pairs)}"
+        )
+
+
+def check_output_width(loss: str, activation: str, n: int) -> None:
+    """Raise `ValueError` for a pair that is undefined at this output width n.
+
+    A softmax over a single output is identically 1, where bce's log(1 - y) is -inf.
+    """
+    if loss == "bce" and activation == "softmax" and n < 2:
+        raise ValueError(
+            f"loss='bce' with activation='softmax' needs n >= 2 outputs; got n = {n}, where "
+            "softmax is identically 1 and log(1 - y) = -inf. Use activation='sigmoid'"
+        )
+
+
+def _as_float_array(name: str, x: ArrayLike) -> jax.Array:
+    """`x` as a floating-point array; `TypeError` for anything else (ints, bools, objects)."""
+    try:
+        arr = jnp.asarray(x)
+    except TypeError as e:
+        raise TypeError(f"{name} must be a floating-point array; got {type(x).__name__}") from e
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(
+            f"{name} must be a floating-point array (float16/bfloat16/float32/float64); "
+            f"got dtype {arr.dtype}. Cast it, e.g. {name}.astype(jnp.float32)"
+        )
+    return arr
+
+
+def _check_ndim(name: str, arr: jax.Array, symbols: str) -> None:
+    ndim = len(symbols.split(","))
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have shape ({symbols}); got {tuple(arr.shape)}")
+    if 0 in arr.shape:
+        raise ValueError(f"{name} must have no empty axis, shape ({symbols}); got {arr.shape}")
+
+
+def _check_same_dtype(**arrays: jax.Array) -> None:
+    """One float dtype for all: mixing would silently promote the gradients (float32 params
+    getting float64 grads) or lose precision, so a mix is rejected rather than guessed at."""
+    dtypes = {a.dtype for a in arrays.values()}
+    if len(dtypes) > 1:
+        got = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items())
+        raise TypeError(f"{', '.join(arrays)} must share one float dtype; got {got}")
+
+
+def _unpack_params(params: object) -> tuple[ArrayLike, ArrayLike]:
+    if not (hasattr(params, "w") and hasattr(params, "b")):
+        raise TypeError(
+            f"params must be a Dense(w, b) with w [m, n] and b [n]; got {type(params).__name__}"
+        )
+    return params.w, params.b
+
+
+def check_forward_args(params: Dense, y: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Check a layer's `params` and its input `y` [B, m]; return `(w, b, y)` as arrays."""
+    w, b = _unpack_params(params)
+    w, b, y = (_as_float_array(k, v) for k, v in (("w", w), ("b", b), ("y", y)))
+    _check_ndim("y", y, "B, m")
+    _check_ndim("w", w, "m, n")
+    _check_ndim("b", b, "n")
+    m = y.shape[1]
+    if w.shape[0] != m:
+        raise ValueError(
+            f"w must have shape (m, n) with m = {m} from y {tuple(y.shape)}; got {tuple(w.shape)}"
+        )
+    n = w.shape[1]
+    if b.shape != (n,):
+        raise ValueError(
+            f"b must have shape (n,) = ({n},) from w {tuple(w.shape)}; got {tuple(b.shape)}"
+        )
+    _check_same_dtype(w=w, b=b, y=y)
+    return w, b, y
+
+
+def check_output_layer_args(
+    params: Dense, y: ArrayLike, t: ArrayLike, *, loss: str, activation: str
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Check `params`, input `y` [B, m] and target `t` [B, n] for a valid (loss, activation);
+    return `(w, b, y, t)` as arrays."""
+    w, b = _unpack_params(params)
+    w, b, y, t = (_as_float_array(k, v) for k, v in (("w", w), ("b", b), ("y", y), ("t", t)))
+    _check_ndim("y", y, "B, m")
+    _check_ndim("t", t, "B, n")
+    _check_ndim("w", w, "m, n")
+    _check_ndim("b", b, "n")
+    (B, m), n = y.shape, t.shape[1]
+    if t.shape[0] != B:
+        raise ValueError(
+            f"t must have shape (B, n) with B = {B} from y {tuple(y.shape)}; "
+            f"got {tuple(t.shape)} (batch sizes differ)"
+        )
+    if w.shape != (m, n):
+        raise ValueError(
+            f"w must have shape (m, n) = ({m}, {n}) from y {tuple(y.shape)} and "
+            f"t {tuple(t.shape)}; got {tuple(w.shape)}"
+        )
+    if b.shape != (n,):
+        raise ValueError(
+            f"b must have shape (n,) = ({n},) from t {tuple(t.shape)}; got {tuple(b.shape)}"
+        )
+    _check_same_dtype(w=w, b=b, y=y, t=t)
+    check_output_width(loss, activation, n)
+    return w, b, y, t
+
+
+def check_delta_args(
+    u: ArrayLike, t: ArrayLike, *, loss: str, activation: str
+) -> tuple[jax.Array, jax.Array]:
+    """Check pre-activations `u` [B, n] and target `t` [B, n] for a valid (loss, activation);
+    return them as arrays."""
+    u, t = _as_float_array("u", u), _as_float_array("t", t)
+    _check_ndim("u", u, "B, n")
+    _check_ndim("t", t, "B, n")
+    if t.shape != u.shape:
+        raise ValueError(
+            f"t must have shape (B, n) = {tuple(u.shape)} from u; got {tuple(t.shape)}"
+        )
+    _check_same_dtype(u=u, t=t)
+    check_output_width(loss, activation, u.shape[1])
+    return u, t

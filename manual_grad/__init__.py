@@ -1,0 +1,27 @@
+"""Closed-form gradients of a dense output layer: the study notes' eqs. (1)-(4) as pure,
+jit-compiled JAX functions.
+
+```python
+import manual_grad as mg
+grads = mg.output_layer_grads(mg.Dense(w, b), y, t, loss="ce", activation="softmax")
+```
+"""
+
+from backprop_ref import Dense, OutputGrads
+from manual_grad._activations import ACTIVATIONS, Activation
+from manual_grad._losses import LOSSES, Loss
+from manual_grad._output_layer import PAIRS, delta, forward, loss, output_layer_grads
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "PAIRS",
+    "Activation",
+    "Dense",
+    "Loss",
+    "OutputGrads",
+    "delta",
+    "forward",
+    "loss",
+    "output_layer_grads",
+]

@@ -1,0 +1,161 @@
+"""The notes' output-layer gradients, eqs. (1)-(4), as pure jit-compiled functions.
+
+Convention: E is the per-example loss summed over the batch (`reduction="sum"`) or averaged
+over it (`reduction="mean"`, the default), so under "mean" every gradient carries a 1/B.
+"""
+
+import functools
+
+import jax
+from jax.typing import ArrayLike
+
+from backprop_ref import (
+    Dense,
+    OutputGrads,
+    check_choice,
+    check_delta_args,
+    check_forward_args,
+    check_output_layer_args,
+    check_pair,
+    check_reduction,
+)
+from manual_grad._activations import ACTIVATIONS
+from manual_grad._losses import LOSSES
+
+PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (name, act) for name, spec in LOSSES.items() for act in spec.activations
+)
+
+_STATIC = ("loss", "activation", "reduction")
+
+
+def _check_config(loss: str, activation: str, reduction: str) -> None:
+    check_pair(loss, activation, PAIRS)
+    check_reduction(reduction)
+
+
+def _delta(u: jax.Array, t: jax.Array, loss: str, activation: str, reduction: str) -> jax.Array:
+    spec, act = LOSSES[loss], ACTIVATIONS[activation]
+    out = act.fn(u)
+    if activation == spec.canonical:
+        delta = spec.fused_delta(out, t)
+    else:
+        delta = act.vjp(u, out, spec.grad(out, t))
+    return delta / u.shape[0] if reduction == "mean" else delta
+
+
+@functools.partial(jax.jit, static_argnames=("activation",))
+def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
+    """The layer's output y_k = f(u_k), with u_k = sum_q y_q w_qk + b_k.
+
+    **Arguments:**
+
+    - `params`: `Dense(w [m, n], b [n])`.
+    - `y`: the layer's input, `[B, m]`.
+    - `activation`: a name in `manual_grad.ACTIVATIONS` (static).
+
+    **Returns:** `out`, `[B, n]`.
+    """
+    check_choice("activation", activation, ACTIVATIONS)
+    w, b, y = check_forward_args(params, y)
+    return ACTIVATIONS[activation].fn(y @ w + b)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def loss(
+    params: Dense,
+    y: ArrayLike,
+    t: ArrayLike,
+    *,
+    loss: str,
+    activation: str,
+    reduction: str = "mean",
+) -> jax.Array:
+    """The error E of the output layer, reduced over the batch.
+
+    For a canonical pair the loss is computed from the logits u in a stable form
+    (log-softmax for ce+softmax, softplus(u) - t u for bce+sigmoid).
+
+    **Arguments:**
+
+    - `params`: `Dense(w [m, n], b [n])`.
+    - `y`: the layer's input, `[B, m]`.
+    - `t`: the target, `[B, n]`.
+    - `loss`, `activation`: a pair in `manual_grad.PAIRS` (static).
+    - `reduction`: `"mean"` divides the batch sum by B, `"sum"` does not (static).
+
+    **Returns:** the scalar E.
+    """
+    _check_config(loss, activation, reduction)
+    w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
+    spec = LOSSES[loss]
+    u = y @ w + b
+    if activation == spec.canonical:
+        per_example = spec.fn_logits(u, t)
+    else:
+        per_example = spec.fn(ACTIVATIONS[activation].fn(u), t)
+    total = per_example.sum()
+    return total / u.shape[0] if reduction == "mean" else total
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def delta(
+    u: ArrayLike,
+    t: ArrayLike,
+    *,
+    loss: str,
+    activation: str,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Eq. (1): delta_k = dE/du_k = (dE/dy_k) * (dy_k/du_k).
+
+    For the canonical pairs (mse+identity, ce+softmax, bce+sigmoid) the product is simplified
+    by hand to delta = y - t (for ce, y * sum_k t_k - t, which is y - t when each row of t
+    sums to 1); this fused form is both cheaper and stable where y saturates. Every other
+    pair multiplies the loss's dE/dy by the activation's dy/du (for softmax, a
+    Jacobian-vector product). Under `reduction="mean"`, delta includes the 1/B.
+
+    **Arguments:**
+
+    - `u`: pre-activations u_k, `[B, n]`.
+    - `t`: the target, `[B, n]`.
+    - `loss`, `activation`, `reduction`: as in `loss` (static).
+
+    **Returns:** `delta`, `[B, n]`.
+    """
+    _check_config(loss, activation, reduction)
+    u, t = check_delta_args(u, t, loss=loss, activation=activation)
+    return _delta(u, t, loss, activation, reduction)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def output_layer_grads(
+    params: Dense,
+    y: ArrayLike,
+    t: ArrayLike,
+    *,
+    loss: str,
+    activation: str,
+    reduction: str = "mean",
+) -> OutputGrads:
+    """Eqs. (2)-(4): the gradients of E with respect to w, b and the layer's input y.
+
+    - Eq. (2): dw_jk = y_j * delta_k, summed over the batch: `dw = y.T @ delta`.
+    - Eq. (3): db_k = delta_k, summed over the batch: `db = delta.sum(0)`.
+    - Eq. (4): dy_j = sum_r delta_r * w_jr: `dy = delta @ w.T`.
+
+    with delta from eq. (1) (see `delta`), including the 1/B of `reduction="mean"`.
+
+    **Arguments:**
+
+    - `params`: `Dense(w [m, n], b [n])`.
+    - `y`: the layer's input, `[B, m]`.
+    - `t`: the target, `[B, n]`.
+    - `loss`, `activation`, `reduction`: as in `loss` (static).
+
+    **Returns:** `OutputGrads(dw [m, n], db [n], dy [B, m])`.
+    """
+    _check_config(loss, activation, reduction)
+    w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
+    delta = _delta(y @ w + b, t, loss, activation, reduction)
+    return OutputGrads(dw=y.T @ delta, db=delta.sum(axis=0), dy=delta @ w.T)
