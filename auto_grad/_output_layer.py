@@ -5,7 +5,6 @@ logit-based losses wherever the activation allows it, so that agreement with man
 evidence rather than the same formula run twice.
 """
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -22,6 +21,7 @@ from backprop_ref import (
     check_output_layer_args,
     check_pair,
     check_reduction,
+    jit_static,
 )
 
 PerExampleLoss = Callable[[jax.Array, jax.Array], jax.Array]
@@ -62,25 +62,30 @@ LOSSES: dict[tuple[str, str], PerExampleLoss] = {
 
 PAIRS: tuple[tuple[str, str], ...] = tuple(LOSSES)
 
-_STATIC = ("loss", "activation", "reduction")
+
+def _check_activation(activation: str) -> None:
+    check_choice("activation", activation, ACTIVATIONS)
+
+
+def _check_config(loss: str, activation: str, reduction: str) -> None:
+    check_pair(loss, activation, PAIRS)
+    check_reduction(reduction)
 
 
 def _objective(loss: str, activation: str, reduction: str) -> PerExampleLoss:
-    check_pair(loss, activation, PAIRS)
-    check_reduction(reduction)
+    """E(u, t): the pair's per-example loss of the logits, reduced over the batch."""
     per_example, reduce = LOSSES[(loss, activation)], getattr(jnp, reduction)
     return lambda u, t: reduce(per_example(u, t))
 
 
-@functools.partial(jax.jit, static_argnames=("activation",))
+@jit_static("activation", check=_check_activation)
 def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
     """The layer's output f(y @ w + b), `[B, n]`; same arguments as `manual_grad.forward`."""
-    check_choice("activation", activation, ACTIVATIONS)
     w, b, y = check_forward_args(params, y)
     return ACTIVATIONS[activation](y @ w + b)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def loss(
     params: Dense,
     y: ArrayLike,
@@ -96,7 +101,7 @@ def loss(
     return objective(y @ w + b, t)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def delta(
     u: ArrayLike, t: ArrayLike, *, loss: str, activation: str, reduction: str = "mean"
 ) -> jax.Array:
@@ -106,7 +111,7 @@ def delta(
     return jax.grad(objective)(u, t)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def output_layer_grads(
     params: Dense,
     y: ArrayLike,

@@ -1,6 +1,8 @@
-"""What manual_grad and auto_grad share that is not gradient math: the result pytrees and the
-argument checks. Keeping these here lets the two libraries stay independent of each other."""
+"""What manual_grad and auto_grad share that is not gradient math: the result pytrees, the
+argument checks and the jit wrapper. Keeping these here lets the two libraries stay
+independent of each other."""
 
+from backprop_ref._jit import jit_static
 from backprop_ref._types import Dense, OutputGrads
 from backprop_ref.checks import (
     REDUCTIONS,
@@ -24,4 +26,5 @@ __all__ = [
     "check_output_width",
     "check_pair",
     "check_reduction",
+    "jit_static",
 ]

@@ -4,6 +4,7 @@ dtype-aware tolerance table, and a diagnosis of why two gradients differ.
 `python -m compare` runs the comparison over every (loss, activation) pair.
 """
 
+from compare._problems import make_problem
 from compare._report import GradReport, LeafReport, assert_grads_close, compare_grads
 from compare._tolerances import TOLERANCES, Tolerance, tolerance
 
@@ -14,5 +15,6 @@ __all__ = [
     "Tolerance",
     "assert_grads_close",
     "compare_grads",
+    "make_problem",
     "tolerance",
 ]

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import auto_grad as ag
 import manual_grad as mg
 from backprop_ref import check_output_width
+from compare._problems import make_problem
 from compare._report import GradReport, compare_grads
 from compare._tolerances import tolerance
 
@@ -27,27 +27,6 @@ SHAPES: tuple[tuple[int, int, int], ...] = ((1, 3, 1), (8, 16, 4), (128, 64, 10)
 """(B, m, n) per row: a single example with a single output, a small batch, a wider layer."""
 
 DTYPES = ("float32", "float64")
-
-
-def make_problem(
-    rng: np.random.Generator, loss: str, shape: tuple[int, int, int], dtype: str
-) -> tuple[mg.Dense, jax.Array, jax.Array]:
-    """Random `(params, y, t)` with the target each loss expects: class probabilities for
-    ce, values in [0, 1] for bce, reals for mse. Drawn in float64 with NumPy and then cast,
-    so that every dtype sees the same numbers."""
-    B, m, n = shape
-    y = rng.standard_normal((B, m))
-    w = rng.standard_normal((m, n)) / np.sqrt(m)
-    b = 0.1 * rng.standard_normal(n)
-    if loss == "ce":
-        e = np.exp(2 * rng.standard_normal((B, n)))
-        t = e / e.sum(axis=1, keepdims=True)
-    elif loss == "bce":
-        t = rng.uniform(size=(B, n))
-    else:
-        t = rng.standard_normal((B, n))
-    w, b, y, t = (jnp.asarray(x, dtype=dtype) for x in (w, b, y, t))
-    return mg.Dense(w, b), y, t
 
 
 def _all_quantities(lib: Any, loss: str, activation: str) -> Callable[..., dict]:

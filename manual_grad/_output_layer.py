@@ -4,8 +4,6 @@ Convention: E is the per-example loss summed over the batch (`reduction="sum"`) 
 over it (`reduction="mean"`, the default), so under "mean" every gradient carries a 1/B.
 """
 
-import functools
-
 import jax
 from jax.typing import ArrayLike
 
@@ -18,6 +16,7 @@ from backprop_ref import (
     check_output_layer_args,
     check_pair,
     check_reduction,
+    jit_static,
 )
 from manual_grad._activations import ACTIVATIONS
 from manual_grad._losses import LOSSES
@@ -26,7 +25,9 @@ PAIRS: tuple[tuple[str, str], ...] = tuple(
     (name, act) for name, spec in LOSSES.items() for act in spec.activations
 )
 
-_STATIC = ("loss", "activation", "reduction")
+
+def _check_activation(activation: str) -> None:
+    check_choice("activation", activation, ACTIVATIONS)
 
 
 def _check_config(loss: str, activation: str, reduction: str) -> None:
@@ -44,7 +45,7 @@ def _delta(u: jax.Array, t: jax.Array, loss: str, activation: str, reduction: st
     return delta / u.shape[0] if reduction == "mean" else delta
 
 
-@functools.partial(jax.jit, static_argnames=("activation",))
+@jit_static("activation", check=_check_activation)
 def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
     """The layer's output y_k = f(u_k), with u_k = sum_q y_q w_qk + b_k.
 
@@ -56,12 +57,11 @@ def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
 
     **Returns:** `out`, `[B, n]`.
     """
-    check_choice("activation", activation, ACTIVATIONS)
     w, b, y = check_forward_args(params, y)
     return ACTIVATIONS[activation].fn(y @ w + b)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def loss(
     params: Dense,
     y: ArrayLike,
@@ -86,7 +86,6 @@ def loss(
 
     **Returns:** the scalar E.
     """
-    _check_config(loss, activation, reduction)
     w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
     spec = LOSSES[loss]
     u = y @ w + b
@@ -98,7 +97,7 @@ def loss(
     return total / u.shape[0] if reduction == "mean" else total
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def delta(
     u: ArrayLike,
     t: ArrayLike,
@@ -123,12 +122,11 @@ def delta(
 
     **Returns:** `delta`, `[B, n]`.
     """
-    _check_config(loss, activation, reduction)
     u, t = check_delta_args(u, t, loss=loss, activation=activation)
     return _delta(u, t, loss, activation, reduction)
 
 
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@jit_static("loss", "activation", "reduction", check=_check_config)
 def output_layer_grads(
     params: Dense,
     y: ArrayLike,
@@ -155,7 +153,6 @@ def output_layer_grads(
 
     **Returns:** `OutputGrads(dw [m, n], db [n], dy [B, m])`.
     """
-    _check_config(loss, activation, reduction)
     w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
     delta = _delta(y @ w + b, t, loss, activation, reduction)
     return OutputGrads(dw=y.T @ delta, db=delta.sum(axis=0), dy=delta @ w.T)

@@ -1,0 +1,28 @@
+"""Random output-layer problems with the targets each loss expects, for the CLI and tests."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from backprop_ref import Dense
+
+
+def make_problem(
+    rng: np.random.Generator, loss: str, shape: tuple[int, int, int], dtype: str
+) -> tuple[Dense, jax.Array, jax.Array]:
+    """Random `(params, y, t)` with the target each loss expects: class probabilities for
+    ce, values in [0, 1] for bce, reals for mse. Drawn in float64 with NumPy and then cast,
+    so that every dtype sees the same numbers."""
+    B, m, n = shape
+    y = rng.standard_normal((B, m))
+    w = rng.standard_normal((m, n)) / np.sqrt(m)
+    b = 0.1 * rng.standard_normal(n)
+    if loss == "ce":
+        e = np.exp(2 * rng.standard_normal((B, n)))
+        t = e / e.sum(axis=1, keepdims=True)
+    elif loss == "bce":
+        t = rng.uniform(size=(B, n))
+    else:
+        t = rng.standard_normal((B, n))
+    w, b, y, t = (jnp.asarray(x, dtype=dtype) for x in (w, b, y, t))
+    return Dense(w, b), y, t
