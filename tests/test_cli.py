@@ -1,0 +1,60 @@
+"""`python -m compare`, run as a user runs it, and made to fail on purpose."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import pytest
+
+import manual_grad as mg
+from compare import _cli
+
+
+def test_main_program_passes_on_every_pair(tmp_path):
+    path = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "compare", "--json", str(path), "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(path.read_text())
+    assert result["ok"] is True
+    covered = {(r["loss"], r["activation"], r["dtype"]) for r in result["rows"]}
+    assert covered == {(lo, a, d) for lo, a in mg.PAIRS for d in ("float32", "float64")}
+    for row in result["rows"]:
+        assert row["ok"] and row["max_rel_err"] <= (1e-10 if row["dtype"] == "float64" else 1e-5)
+        assert row["manual_us"] > 0 and row["jax_grad_us"] > 0
+    assert "rows pass" in proc.stdout and "ce+softmax" in proc.stdout
+
+
+@pytest.fixture
+def broken_sigmoid(monkeypatch):
+    """sigmoid's dy/du replaced by 1: the 'forgot the activation derivative' bug."""
+    act = mg.ACTIVATIONS["sigmoid"]
+    monkeypatch.setitem(mg.ACTIVATIONS, "sigmoid", act._replace(vjp=lambda u, out, g: g))
+    jax.clear_caches()  # drop traces made with the true derivative
+    yield
+    jax.clear_caches()
+
+
+def test_main_program_fails_on_a_broken_derivative(broken_sigmoid, monkeypatch, capsys):
+    monkeypatch.setattr(_cli, "SHAPES", ((3, 2, 5),))
+    monkeypatch.setattr(_cli, "DTYPES", ("float64",))
+    assert _cli.main(["--reps", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "mse+sigmoid" in out and "FAIL" in out and "activation derivative" in out
+    failing = {
+        line.split()[0]
+        for line in out.splitlines()
+        if line.endswith("FAIL") is False and " FAIL " in line
+    }
+    assert failing == {"mse+sigmoid", "ce+sigmoid"}  # bce+sigmoid fuses, never calls vjp
+
+
+def test_bad_flag_is_a_usage_error():
+    with pytest.raises(SystemExit) as e:
+        _cli.main(["--reps", "0"])
+    assert e.value.code == 2
