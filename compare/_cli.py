@@ -89,7 +89,7 @@ _COLUMNS = (
     ("dtype", 8, lambda r: r["dtype"]),
     ("B,m,n", 11, lambda r: ",".join(map(str, r["shape"]))),
     ("max rel err", 11, lambda r: f"{r['max_rel_err']:.1e}"),
-    ("ulps", 6, lambda r: f"{r['max_ulps']:.0f}"),
+    ("ulps", 6, lambda r: f"{r['max_ulps']:.3g}"),
     ("rtol", 6, lambda r: f"{r['rtol']:.0e}"),
     ("ok", 4, lambda r: "ok" if r["ok"] else "FAIL"),
     ("manual us", 9, lambda r: f"{r['manual_us']:.1f}"),

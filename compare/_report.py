@@ -46,7 +46,7 @@ class LeafReport:
             self.dtype,
             f"{self.max_abs_err:.2e}",
             f"{self.max_rel_err:.2e}",
-            f"{self.max_ulps:.0f}",
+            f"{self.max_ulps:.3g}",
             f"{self.rtol:.0e}",
             f"{self.atol:.0e}",
             "ok" if self.ok else "FAIL",
@@ -79,7 +79,9 @@ class GradReport:
     def __str__(self) -> str:
         rows = [_HEADER, *(leaf.row() for leaf in self.leaves)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         lines += [f"{leaf.path}: {leaf.diagnosis}" for leaf in self.leaves if leaf.diagnosis]
         return "\n".join(lines)
 

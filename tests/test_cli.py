@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import pytest
@@ -58,3 +59,12 @@ def test_bad_flag_is_a_usage_error():
     with pytest.raises(SystemExit) as e:
         _cli.main(["--reps", "0"])
     assert e.value.code == 2
+
+
+def test_readme_usage_example_runs_as_printed(capsys):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    code = readme.split("## Usage", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "dw: off by a factor of B = 32: got summed over the batch where want averaged" in out
+    assert out.count(" ok\n") >= 3
