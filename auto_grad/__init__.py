@@ -1,9 +1,11 @@
 """The output-layer gradients of manual_grad, computed independently by `jax.grad`.
 
 Same names and signatures as manual_grad: `forward`, `loss`, `delta`, `output_layer_grads`,
-`PAIRS`. It never imports manual_grad.
+`PAIRS`, and for networks `mlp_forward`, `mlp_loss`, `mlp_grads`. It never imports
+manual_grad.
 """
 
+from auto_grad._network import mlp_forward, mlp_grads, mlp_loss
 from auto_grad._output_layer import (
     ACTIVATIONS,
     LOSSES,
@@ -24,5 +26,8 @@ __all__ = [
     "delta",
     "forward",
     "loss",
+    "mlp_forward",
+    "mlp_grads",
+    "mlp_loss",
     "output_layer_grads",
 ]

@@ -75,19 +75,27 @@ def _check_ndim(name: str, arr: jax.Array, symbols: str) -> None:
         raise ValueError(f"{name} must have no empty axis, shape ({symbols}); got {arr.shape}")
 
 
-def _check_same_dtype(**arrays: jax.Array) -> None:
+def _check_same_dtype(arrays: dict[str, jax.Array], what: str | None = None) -> None:
     """One float dtype for all: mixing would silently promote the gradients (float32 params
-    getting float64 grads) or lose precision, so a mix is rejected rather than guessed at."""
-    dtypes = {a.dtype for a in arrays.values()}
-    if len(dtypes) > 1:
+    getting float64 grads) or lose precision, so a mix is rejected rather than guessed at.
+
+    `what` names a large group (a network's arrays); then only the odd ones out are listed.
+    """
+    first = next(iter(arrays.values())).dtype
+    if all(a.dtype == first for a in arrays.values()):
+        return
+    if what is None:
         got = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items())
         raise TypeError(f"{', '.join(arrays)} must share one float dtype; got {got}")
+    odd = ", ".join(f"{k} {v.dtype}" for k, v in arrays.items() if v.dtype != first)
+    first_name = next(iter(arrays))
+    raise TypeError(f"{what} must share one float dtype ({first_name} is {first}); got {odd}")
 
 
-def _unpack_params(params: object) -> tuple[ArrayLike, ArrayLike]:
+def _unpack_params(params: object, name: str = "params") -> tuple[ArrayLike, ArrayLike]:
     if not (hasattr(params, "w") and hasattr(params, "b")):
         raise TypeError(
-            f"params must be a Dense(w, b) with w [m, n] and b [n]; got {type(params).__name__}"
+            f"{name} must be a Dense(w, b) with w [m, n] and b [n]; got {type(params).__name__}"
         )
     return params.w, params.b
 
@@ -109,7 +117,7 @@ def check_forward_args(params: Dense, y: ArrayLike) -> tuple[jax.Array, jax.Arra
         raise ValueError(
             f"b must have shape (n,) = ({n},) from w {tuple(w.shape)}; got {tuple(b.shape)}"
         )
-    _check_same_dtype(w=w, b=b, y=y)
+    _check_same_dtype({"w": w, "b": b, "y": y})
     return w, b, y
 
 
@@ -139,7 +147,7 @@ def check_output_layer_args(
         raise ValueError(
             f"b must have shape (n,) = ({n},) from t {tuple(t.shape)}; got {tuple(b.shape)}"
         )
-    _check_same_dtype(w=w, b=b, y=y, t=t)
+    _check_same_dtype({"w": w, "b": b, "y": y, "t": t})
     check_output_width(loss, activation, n)
     return w, b, y, t
 
@@ -156,6 +164,61 @@ def check_delta_args(
         raise ValueError(
             f"t must have shape (B, n) = {tuple(u.shape)} from u; got {tuple(t.shape)}"
         )
-    _check_same_dtype(u=u, t=t)
+    _check_same_dtype({"u": u, "t": t})
     check_output_width(loss, activation, u.shape[1])
     return u, t
+
+
+def check_network_args(
+    layers: object,
+    x: ArrayLike,
+    t: ArrayLike | None = None,
+    *,
+    loss: str = "",
+    activation: str = "",
+) -> tuple[list[Dense], jax.Array, jax.Array | None]:
+    """Check a network (a non-empty sequence of `Dense`), its input `x` [B, l] and, if
+    given, the target `t` [B, n] for (loss, activation); return them as arrays.
+
+    Each layer's w must take the previous layer's width: layers[i].w is
+    [fan_in, fan_out] with fan_in = x's width for i = 0, else layers[i-1].w's fan_out.
+    """
+    if isinstance(layers, Dense) or not isinstance(layers, (list, tuple)) or not layers:
+        raise TypeError(
+            "layers must be a non-empty list of Dense(w, b); got "
+            + (f"{type(layers).__name__}" if not isinstance(layers, (list, tuple)) else "[]")
+            + (" (wrap a single layer as [params])" if isinstance(layers, Dense) else "")
+        )
+    x = _as_float_array("x", x)
+    _check_ndim("x", x, "B, l")
+    checked, width, source = [], x.shape[1], f"x {tuple(x.shape)}"
+    for i, layer in enumerate(layers):
+        w, b = _unpack_params(layer, f"layers[{i}]")
+        w, b = _as_float_array(f"layers[{i}].w", w), _as_float_array(f"layers[{i}].b", b)
+        _check_ndim(f"layers[{i}].w", w, "fan_in, fan_out")
+        if w.shape[0] != width:
+            raise ValueError(
+                f"layers[{i}].w must have shape (fan_in, fan_out) with fan_in = {width} from "
+                f"{source}; got {tuple(w.shape)}"
+            )
+        if b.shape != (w.shape[1],):
+            raise ValueError(
+                f"layers[{i}].b must have shape (fan_out,) = ({w.shape[1]},) from "
+                f"layers[{i}].w {tuple(w.shape)}; got {tuple(b.shape)}"
+            )
+        checked.append(Dense(w, b))
+        width, source = w.shape[1], f"layers[{i}].w {tuple(w.shape)}"
+    arrays = {f"layers[{i}].{k}": v for i, d in enumerate(checked) for k, v in d._asdict().items()}
+    arrays["x"] = x
+    if t is not None:
+        t = _as_float_array("t", t)
+        _check_ndim("t", t, "B, n")
+        if t.shape != (x.shape[0], width):
+            raise ValueError(
+                f"t must have shape (B, n) = ({x.shape[0]}, {width}) from x {tuple(x.shape)} "
+                f"and the last layer {source}; got {tuple(t.shape)}"
+            )
+        arrays["t"] = t
+        check_output_width(loss, activation, width)
+    _check_same_dtype(arrays, what="layers, x and t" if t is not None else "layers and x")
+    return checked, x, t

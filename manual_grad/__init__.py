@@ -10,6 +10,7 @@ grads = mg.output_layer_grads(mg.Dense(w, b), y, t, loss="ce", activation="softm
 from backprop_ref import Dense, OutputGrads
 from manual_grad._activations import ACTIVATIONS, Activation
 from manual_grad._losses import LOSSES, Loss
+from manual_grad._network import init_mlp, mlp_forward, mlp_grads, mlp_loss
 from manual_grad._output_layer import PAIRS, delta, forward, loss, output_layer_grads
 
 __all__ = [
@@ -22,6 +23,10 @@ __all__ = [
     "OutputGrads",
     "delta",
     "forward",
+    "init_mlp",
     "loss",
+    "mlp_forward",
+    "mlp_grads",
+    "mlp_loss",
     "output_layer_grads",
 ]

@@ -21,6 +21,9 @@ class Loss(NamedTuple):
     - `canonical`: the activation whose eq. (1) product simplifies to y - t.
     - `fn_logits(u, t) -> E`: the same loss for the canonical pair, from the logits u.
     - `fused_delta(out, t) -> delta`: eq. (1) for the canonical pair, simplified by hand.
+    - `grad_t(out, t) -> dE/dt` and `grad_t_logits(u, t)`, the same for the canonical pair
+      from the logits: the target's gradient, which the notes never need but `jax.grad`
+      with respect to t (distillation, say) does.
     - `activations`: the output activations this loss is defined for.
     """
 
@@ -29,6 +32,8 @@ class Loss(NamedTuple):
     canonical: str
     fn_logits: Callable[[jax.Array, jax.Array], jax.Array]
     fused_delta: Callable[[jax.Array, jax.Array], jax.Array]
+    grad_t: Callable[[jax.Array, jax.Array], jax.Array]
+    grad_t_logits: Callable[[jax.Array, jax.Array], jax.Array]
     activations: tuple[str, ...]
 
 
@@ -41,6 +46,30 @@ def _out_minus_t(out: jax.Array, t: jax.Array) -> jax.Array:
     """y - t: mse's dE/dy, and the whole of eq. (1) for mse+identity and bce+sigmoid (for bce,
     dE/dy = (y - t) / (y (1 - y)) and sigmoid's dy/du = y (1 - y) cancel)."""
     return out - t
+
+
+def _t_minus_out(out: jax.Array, t: jax.Array) -> jax.Array:
+    """mse's dE/dt = t - y."""
+    return t - out
+
+
+def _ce_grad_t(out: jax.Array, t: jax.Array) -> jax.Array:
+    """ce's dE/dt_k = -log y_k."""
+    return -jnp.log(out)
+
+
+def _ce_grad_t_logits(u: jax.Array, t: jax.Array) -> jax.Array:
+    return -_log_softmax(u)
+
+
+def _bce_grad_t(out: jax.Array, t: jax.Array) -> jax.Array:
+    """bce's dE/dt_k = log(1 - y_k) - log y_k."""
+    return jnp.log1p(-out) - jnp.log(out)
+
+
+def _bce_grad_t_logits(u: jax.Array, t: jax.Array) -> jax.Array:
+    # log(1 - sigmoid(u)) - log sigmoid(u) = -u exactly.
+    return -u
 
 
 def _ce_fused_delta(out: jax.Array, t: jax.Array) -> jax.Array:
@@ -61,11 +90,14 @@ def _ce_grad(out: jax.Array, t: jax.Array) -> jax.Array:
     return -t / out
 
 
-def _ce_logits(u: jax.Array, t: jax.Array) -> jax.Array:
-    # log softmax(u) = u - logsumexp(u), shifted by the row max: never log(0) nor exp overflow.
+def _log_softmax(u: jax.Array) -> jax.Array:
+    # u - logsumexp(u), shifted by the row max: never log(0) nor an overflowing exp.
     shifted = u - u.max(axis=-1, keepdims=True)
-    log_y = shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
-    return -jnp.sum(t * log_y, axis=-1)
+    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
+
+
+def _ce_logits(u: jax.Array, t: jax.Array) -> jax.Array:
+    return -jnp.sum(t * _log_softmax(u), axis=-1)
 
 
 def _bce(out: jax.Array, t: jax.Array) -> jax.Array:
@@ -89,6 +121,8 @@ LOSSES: dict[str, Loss] = {
         canonical="identity",
         fn_logits=_mse,
         fused_delta=_out_minus_t,
+        grad_t=_t_minus_out,
+        grad_t_logits=_t_minus_out,
         activations=("identity", "sigmoid", "tanh", "softmax", "relu", "softplus"),
     ),
     # log y needs y > 0 and the loss is bounded below only for y <= 1: softmax or sigmoid.
@@ -98,6 +132,8 @@ LOSSES: dict[str, Loss] = {
         canonical="softmax",
         fn_logits=_ce_logits,
         fused_delta=_ce_fused_delta,
+        grad_t=_ce_grad_t,
+        grad_t_logits=_ce_grad_t_logits,
         activations=("softmax", "sigmoid"),
     ),
     # log y and log(1 - y) both need 0 < y < 1.
@@ -107,6 +143,8 @@ LOSSES: dict[str, Loss] = {
         canonical="sigmoid",
         fn_logits=_bce_logits,
         fused_delta=_out_minus_t,
+        grad_t=_bce_grad_t,
+        grad_t_logits=_bce_grad_t_logits,
         activations=("sigmoid", "softmax"),
     ),
 }

@@ -19,6 +19,7 @@ from backprop_ref import (
     jit_static,
 )
 from manual_grad._activations import ACTIVATIONS
+from manual_grad._backprop import backward, energy, output_delta
 from manual_grad._losses import LOSSES
 
 PAIRS: tuple[tuple[str, str], ...] = tuple(
@@ -33,16 +34,6 @@ def _check_activation(activation: str) -> None:
 def _check_config(loss: str, activation: str, reduction: str) -> None:
     check_pair(loss, activation, PAIRS)
     check_reduction(reduction)
-
-
-def _delta(u: jax.Array, t: jax.Array, loss: str, activation: str, reduction: str) -> jax.Array:
-    spec, act = LOSSES[loss], ACTIVATIONS[activation]
-    out = act.fn(u)
-    if activation == spec.canonical:
-        delta = spec.fused_delta(out, t)
-    else:
-        delta = act.vjp(u, out, spec.grad(out, t))
-    return delta / u.shape[0] if reduction == "mean" else delta
 
 
 @jit_static("activation", check=_check_activation)
@@ -76,6 +67,10 @@ def loss(
     For a canonical pair the loss is computed from the logits u in a stable form
     (log-softmax for ce+softmax, softplus(u) - t u for bce+sigmoid).
 
+    A `jax.custom_vjp` whose backward pass is the closed form: `jax.grad` of this function
+    runs eqs. (1)-(4) (the same numbers as `output_layer_grads`), not autodiff. Reverse mode
+    only: `jax.jvp` raises.
+
     **Arguments:**
 
     - `params`: `Dense(w [m, n], b [n])`.
@@ -87,14 +82,7 @@ def loss(
     **Returns:** the scalar E.
     """
     w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
-    spec = LOSSES[loss]
-    u = y @ w + b
-    if activation == spec.canonical:
-        per_example = spec.fn_logits(u, t)
-    else:
-        per_example = spec.fn(ACTIVATIONS[activation].fn(u), t)
-    total = per_example.sum()
-    return total / u.shape[0] if reduction == "mean" else total
+    return energy(None, loss, activation, reduction)([Dense(w, b)], y, t)
 
 
 @jit_static("loss", "activation", "reduction", check=_check_config)
@@ -123,7 +111,7 @@ def delta(
     **Returns:** `delta`, `[B, n]`.
     """
     u, t = check_delta_args(u, t, loss=loss, activation=activation)
-    return _delta(u, t, loss, activation, reduction)
+    return output_delta(u, t, loss, activation, reduction)
 
 
 @jit_static("loss", "activation", "reduction", check=_check_config)
@@ -154,5 +142,8 @@ def output_layer_grads(
     **Returns:** `OutputGrads(dw [m, n], db [n], dy [B, m])`.
     """
     w, b, y, t = check_output_layer_args(params, y, t, loss=loss, activation=activation)
-    delta = _delta(y @ w + b, t, loss, activation, reduction)
-    return OutputGrads(dw=y.T @ delta, db=delta.sum(axis=0), dy=delta @ w.T)
+    layer, u = Dense(w, b), y @ w + b
+    (grads,), dy = backward(
+        [layer], [y], [u], output_delta(u, t, loss, activation, reduction), None
+    )
+    return OutputGrads(dw=grads.w, db=grads.b, dy=dy)

@@ -1,0 +1,123 @@
+"""The closed-form backward pass that every public function shares: eq. (1) at the output,
+eqs. (2)-(4) per layer, and eq. (4) fed into eq. (1) one layer down for hidden layers; plus
+the `jax.custom_vjp` that makes it the backward pass `jax.grad` runs.
+
+Shapes: a network of L dense layers maps x `[B, l]` through hidden widths to `[B, n]`.
+`inputs[i]` is layer i's input (x for i = 0, else the previous hidden output) and `us[i]` its
+pre-activation u = inputs[i] @ w + b.
+"""
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+
+from backprop_ref import Dense
+from manual_grad._activations import ACTIVATIONS
+from manual_grad._losses import LOSSES
+
+
+def reduce_batch(per_example: jax.Array, reduction: str) -> jax.Array:
+    """Sum a per-example quantity over the batch axis; "mean" divides by B."""
+    total = per_example.sum(axis=0)
+    return total / per_example.shape[0] if reduction == "mean" else total
+
+
+def output_delta(
+    u: jax.Array, t: jax.Array, loss: str, activation: str, reduction: str
+) -> jax.Array:
+    """Eq. (1) at the output layer, `[B, n]`; see `manual_grad.delta`."""
+    spec, act = LOSSES[loss], ACTIVATIONS[activation]
+    out = act.fn(u)
+    if activation == spec.canonical:
+        delta = spec.fused_delta(out, t)
+    else:
+        delta = act.vjp(u, out, spec.grad(out, t))
+    return delta / u.shape[0] if reduction == "mean" else delta
+
+
+def per_example_loss(u: jax.Array, t: jax.Array, loss: str, activation: str) -> jax.Array:
+    """E per example, `[B]`, from the output logits u (stable form for a canonical pair)."""
+    spec = LOSSES[loss]
+    if activation == spec.canonical:
+        return spec.fn_logits(u, t)
+    return spec.fn(ACTIVATIONS[activation].fn(u), t)
+
+
+def target_grad(
+    u: jax.Array, t: jax.Array, loss: str, activation: str, reduction: str
+) -> jax.Array:
+    """dE/dt, `[B, n]`, with the 1/B of "mean"."""
+    spec = LOSSES[loss]
+    if activation == spec.canonical:
+        dt = spec.grad_t_logits(u, t)
+    else:
+        dt = spec.grad_t(ACTIVATIONS[activation].fn(u), t)
+    return dt / u.shape[0] if reduction == "mean" else dt
+
+
+def forward_trace(
+    layers: Sequence[Dense], x: jax.Array, hidden: str | None
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """Run the network forward, keeping each layer's input and pre-activation for backprop."""
+    inputs, us, a = [], [], x
+    for i, layer in enumerate(layers):
+        u = a @ layer.w + layer.b
+        inputs.append(a)
+        us.append(u)
+        if i < len(layers) - 1:
+            a = ACTIVATIONS[hidden].fn(u)
+    return inputs, us
+
+
+def backward(
+    layers: Sequence[Dense],
+    inputs: Sequence[jax.Array],
+    us: Sequence[jax.Array],
+    delta: jax.Array,
+    hidden: str | None,
+) -> tuple[list[Dense], jax.Array]:
+    """Backprop `delta` (the output layer's eq. (1)) down through every layer.
+
+    Per layer: eq. (2) dw = y.T @ delta, eq. (3) db = delta.sum(0), eq. (4) dy = delta @ w.T;
+    one layer down, eq. (1) again with dE/dy_j = dy: delta_j = f'(u_j) * dy_j.
+
+    **Returns:** the parameter gradients, one `Dense(dw, db)` per layer, and dE/dx `[B, l]`.
+    """
+    grads = []
+    for i in reversed(range(len(layers))):
+        grads.append(Dense(w=inputs[i].T @ delta, b=delta.sum(axis=0)))
+        dy = delta @ layers[i].w.T
+        if i > 0:
+            delta = ACTIVATIONS[hidden].vjp(us[i - 1], inputs[i], dy)
+    return grads[::-1], dy
+
+
+@functools.cache
+def energy(
+    hidden: str | None, loss: str, activation: str, reduction: str
+) -> Callable[[list[Dense], jax.Array, jax.Array], jax.Array]:
+    """E(layers, x, t) as a `jax.custom_vjp` whose backward pass is `backward` above.
+
+    `jax.grad` of it (and any optax loop around it) therefore runs the notes' equations, not
+    autodiff. Its derivative with respect to t is closed-form too (`target_grad`). Being a
+    custom_vjp, it supports reverse mode only: `jax.jvp` and `jax.jacfwd` raise.
+    """
+
+    def value(layers: list[Dense], x: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple]:
+        inputs, us = forward_trace(layers, x, hidden)
+        e = reduce_batch(per_example_loss(us[-1], t, loss, activation), reduction)
+        return e, (layers, inputs, us, t)
+
+    @jax.custom_vjp
+    def e(layers: list[Dense], x: jax.Array, t: jax.Array) -> jax.Array:
+        return value(layers, x, t)[0]
+
+    def bwd(res: tuple, g: jax.Array) -> tuple[list[Dense], jax.Array, jax.Array]:
+        layers, inputs, us, t = res
+        delta = g * output_delta(us[-1], t, loss, activation, reduction)
+        grads, dx = backward(layers, inputs, us, delta, hidden)
+        return grads, dx, g * target_grad(us[-1], t, loss, activation, reduction)
+
+    e.defvjp(value, bwd)
+    return e
