@@ -4,7 +4,7 @@ dtype-aware tolerance table, and a diagnosis of why two gradients differ.
 `python -m compare` runs the comparison over every (loss, activation) pair.
 """
 
-from compare._problems import make_problem
+from compare._problems import make_network, make_problem
 from compare._report import GradReport, LeafReport, assert_grads_close, compare_grads
 from compare._tolerances import TOLERANCES, Tolerance, tolerance
 
@@ -15,6 +15,7 @@ __all__ = [
     "Tolerance",
     "assert_grads_close",
     "compare_grads",
+    "make_network",
     "make_problem",
     "tolerance",
 ]
