@@ -298,23 +298,23 @@ def run_train(args: argparse.Namespace) -> int:
         devices=args.devices,
         progress=not args.quiet,
     )
-    name, m = result["metric"], result
-    baseline = "LogisticRegression" if name == "accuracy" else "LinearRegression"
+    m = result
+    baseline = "LogisticRegression" if m["metric"] == "accuracy" else "LinearRegression"
     print(
         f"{m['dataset']}: sizes {m['sizes']}, hidden {m['hidden']}, {m['pair']}, {m['dtype']}, "
-        f"{m['epochs']} epochs, {m['devices']} device(s), adamw\n"
-        f"  test {name:<17} {m['test_metric']:.4f} closed form   "
+        f"{m['epochs']} epochs (kept epoch {m['best_epoch']}, lowest validation loss), "
+        f"{m['devices']} device(s), adamw\n"
+        f"  {'test ' + m['metric']:<18} {m['test_metric']:.4f} closed form   "
         f"{m['test_metric_auto']:.4f} jax.grad\n"
-        f"  linear baseline    {m['baseline_metric']:.4f} ({baseline}, same split)\n"
-        f"  final train loss   {m['final_loss_manual']:.6g} closed form   "
+        f"  {'linear baseline':<18} {m['baseline_metric']:.4f} ({baseline}, same split)\n"
+        f"  {'final train loss':<18} {m['final_loss_manual']:.6g} closed form   "
         f"{m['final_loss_auto']:.6g} jax.grad\n"
-        f"  max |param diff|   {m['max_param_diff']:.2e} between the two runs\n"
-        f"  seconds            {m['seconds']:.1f} (both runs)\n"
-        f"  target             {_TARGETS[m['dataset']]}: "
-        f"{'met' if target_met(m) else 'MISSED'}"
+        f"  {'max |param diff|':<18} {m['max_param_diff']:.2e} between the two runs\n"
+        f"  {'seconds':<18} {m['seconds']:.1f} (both runs)\n"
+        f"  {'target':<18} {_TARGETS[m['dataset']]}: {'met' if target_met(m) else 'MISSED'}"
     )
     if args.json:
-        _write_json(args.json, {k: v for k, v in result.items()})
+        _write_json(args.json, result)
     if args.plot:
         _train.plot(result, args.plot)
         print(f"wrote {args.plot}")

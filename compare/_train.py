@@ -232,7 +232,7 @@ def train(
         if val_curve[-1] <= min(val_curve):
             best, best_epoch = {k: state[k][0] for k in runs}, epoch_index
         bar.update(1)
-        bar.set_postfix(manual=f"{curves['manual'][-1]:.4f}", auto=f"{curves['auto'][-1]:.4f}")
+        bar.set_postfix({k: f"{curves[k][-1]:.4f}" for k in runs})
     bar.close()
     seconds = time.perf_counter() - start
     final = {k: float(mg.mlp_loss(best[k], x_full, t_full, **config)) for k in runs}
@@ -264,7 +264,7 @@ def train(
 
 class _Quiet:
     def update(self, n: int) -> None: ...
-    def set_postfix(self, **kw: str) -> None: ...
+    def set_postfix(self, values: dict[str, str]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -279,7 +279,8 @@ def _progress(total: int, name: str, *, enabled: bool) -> Any:
 
 
 def plot(result: dict[str, Any], path: str) -> None:
-    """Write a PNG of both runs' per-epoch training loss."""
+    """Write a PNG of both runs' per-epoch training loss, the validation loss, and the
+    epoch kept."""
     try:
         import matplotlib
 
@@ -291,9 +292,11 @@ def plot(result: dict[str, Any], path: str) -> None:
     epochs = np.arange(1, result["epochs"] + 1)
     ax.plot(epochs, result["curves"]["manual"], label="closed form (mg.mlp_loss)", lw=3, alpha=0.6)
     ax.plot(epochs, result["curves"]["auto"], label="jax.grad (ag.mlp_loss)", ls="--", c="k")
+    ax.plot(epochs, result["val_curve"], label="validation (closed form)", ls=":", c="tab:red")
+    ax.axvline(result["best_epoch"], c="gray", lw=0.8, label=f"kept: epoch {result['best_epoch']}")
     ax.set(
         xlabel="epoch",
-        ylabel=f"training loss ({result['pair']}, mean over batches)",
+        ylabel=f"loss ({result['pair']})",
         title=f"{result['dataset']}: {result['sizes']} {result['hidden']}, {result['dtype']}",
     )
     ax.set_yscale("log")

@@ -1,6 +1,7 @@
 """`python -m compare`, run as a user runs it, and made to fail on purpose."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,10 +67,21 @@ def test_bad_flag_is_a_usage_error():
     assert e.value.code == 2
 
 
-def test_readme_usage_example_runs_as_printed(capsys):
+def _readme_python_blocks():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    code = readme.split("## Usage", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md", "exec"), {})
+    return re.findall(r"```python\n(.*?)```", readme, re.S)
+
+
+def test_readme_usage_example_runs_as_printed(capsys):
+    usage, _ = _readme_python_blocks()
+    exec(compile(usage, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "dw: off by a factor of B = 32: got summed over the batch where want averaged" in out
     assert out.count(" ok\n") >= 3
+
+
+def test_readme_training_example_trains(capsys):
+    _, training = _readme_python_blocks()
+    exec(compile(training, "README.md", "exec"), {})
+    loss = float(capsys.readouterr().out.split("training loss")[1])
+    assert loss < 0.2  # from log(10) = 2.3 at the start
