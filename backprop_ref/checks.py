@@ -222,3 +222,40 @@ def check_network_args(
         check_output_width(loss, activation, width)
     _check_same_dtype(arrays, what="layers, x and t" if t is not None else "layers and x")
     return checked, x, t
+
+
+def check_fused_args(
+    params: object, y: ArrayLike, labels: ArrayLike
+) -> tuple[jax.Array, jax.Array | None, jax.Array, jax.Array]:
+    """Check `params` (w [m, V], b [V] or None), input `y` [B, m] and integer `labels` [B]."""
+    w, b = _unpack_params(params)
+    w, y = _as_float_array("w", w), _as_float_array("y", y)
+    _check_ndim("y", y, "B, m")
+    _check_ndim("w", w, "m, V")
+    B, m = y.shape
+    if w.shape[0] != m:
+        raise ValueError(
+            f"w must have shape (m, V) with m = {m} from y {tuple(y.shape)}; got {tuple(w.shape)}"
+        )
+    arrays = {"w": w, "y": y}
+    if b is not None:
+        b = _as_float_array("b", b)
+        if b.shape != (w.shape[1],):
+            raise ValueError(
+                f"b must have shape (V,) = ({w.shape[1]},) from w {tuple(w.shape)}; "
+                f"got {tuple(b.shape)}"
+            )
+        arrays["b"] = b
+    _check_same_dtype(arrays)
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"labels must be an integer array of class indices; got dtype {labels.dtype}"
+            + (" (one-hot targets? pass labels.argmax(-1))" if labels.ndim == 2 else "")
+        )
+    if labels.shape != (B,):
+        raise ValueError(
+            f"labels must have shape (B,) = ({B},) from y {tuple(y.shape)}; "
+            f"got {tuple(labels.shape)}"
+        )
+    return w, b, y, labels

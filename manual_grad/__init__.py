@@ -9,9 +9,11 @@ grads = mg.output_layer_grads(mg.Dense(w, b), y, t, loss="ce", activation="softm
 
 from backprop_ref import Dense, OutputGrads
 from manual_grad._activations import ACTIVATIONS, Activation
+from manual_grad._fused import fused_linear_cross_entropy
 from manual_grad._losses import LOSSES, Loss
 from manual_grad._network import init_mlp, mlp_forward, mlp_grads, mlp_loss
 from manual_grad._output_layer import PAIRS, delta, forward, loss, output_layer_grads
+from manual_grad._per_example import clipped_grads, per_example_grad_norms, per_example_grads
 
 __all__ = [
     "ACTIVATIONS",
@@ -21,12 +23,16 @@ __all__ = [
     "Dense",
     "Loss",
     "OutputGrads",
+    "clipped_grads",
     "delta",
     "forward",
+    "fused_linear_cross_entropy",
     "init_mlp",
     "loss",
     "mlp_forward",
     "mlp_grads",
     "mlp_loss",
     "output_layer_grads",
+    "per_example_grad_norms",
+    "per_example_grads",
 ]

@@ -70,6 +70,27 @@ def forward_trace(
     return inputs, us
 
 
+def backprop_deltas(
+    layers: Sequence[Dense],
+    inputs: Sequence[jax.Array],
+    us: Sequence[jax.Array],
+    delta: jax.Array,
+    hidden: str | None,
+) -> tuple[list[jax.Array], jax.Array]:
+    """Pass the output layer's delta (eq. 1) down to every layer.
+
+    Per layer, eq. (4) gives dy = delta @ w.T; one layer down that is dE/dy_j of the hidden
+    output, and eq. (1) again gives delta_j = f'(u_j) * dy_j.
+
+    **Returns:** each layer's delta `[B, fan_out]`, in layer order, and dE/dx `[B, l]`.
+    """
+    deltas = [delta]
+    for i in range(len(layers) - 1, 0, -1):
+        dy = deltas[-1] @ layers[i].w.T
+        deltas.append(ACTIVATIONS[hidden].vjp(us[i - 1], inputs[i], dy))
+    return deltas[::-1], deltas[-1] @ layers[0].w.T
+
+
 def backward(
     layers: Sequence[Dense],
     inputs: Sequence[jax.Array],
@@ -79,18 +100,14 @@ def backward(
 ) -> tuple[list[Dense], jax.Array]:
     """Backprop `delta` (the output layer's eq. (1)) down through every layer.
 
-    Per layer: eq. (2) dw = y.T @ delta, eq. (3) db = delta.sum(0), eq. (4) dy = delta @ w.T;
-    one layer down, eq. (1) again with dE/dy_j = dy: delta_j = f'(u_j) * dy_j.
+    Per layer: eq. (2) dw = y.T @ delta, eq. (3) db = delta.sum(0), with each layer's delta
+    from `backprop_deltas`.
 
     **Returns:** the parameter gradients, one `Dense(dw, db)` per layer, and dE/dx `[B, l]`.
     """
-    grads = []
-    for i in reversed(range(len(layers))):
-        grads.append(Dense(w=inputs[i].T @ delta, b=delta.sum(axis=0)))
-        dy = delta @ layers[i].w.T
-        if i > 0:
-            delta = ACTIVATIONS[hidden].vjp(us[i - 1], inputs[i], dy)
-    return grads[::-1], dy
+    deltas, dx = backprop_deltas(layers, inputs, us, delta, hidden)
+    grads = [Dense(w=a.T @ d, b=d.sum(axis=0)) for a, d in zip(inputs, deltas, strict=True)]
+    return grads, dx
 
 
 @functools.cache
