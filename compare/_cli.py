@@ -4,6 +4,7 @@
   2-4, with the largest relative error of every quantity (both reductions), pass/fail, and
   the time of manual_grad next to jax.grad's. Exits 0 only if every row passes.
 - `train`: the closed form and jax.grad train the same network on a scikit-learn dataset.
+- `bench`: time and memory of the closed forms against autodiff, side by side.
 """
 
 import argparse
@@ -321,6 +322,64 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from compare import _bench
+
+    plan = _bench.QUICK if args.quick else _bench.FULL
+    device = jax.devices()[0]
+    print(
+        f"benchmarks ({'quick' if args.quick else 'full'}); jax {jax.__version__} on "
+        f"{device.platform} ({device.device_kind}), {os.cpu_count()} CPU cores; float32; "
+        f"times are the fastest of {plan.reps} runs of compiled functions, timed in alternating "
+        "blocks"
+    )
+    results: list[_bench.Result] = []
+    start = time.perf_counter()
+    with tqdm(plan.steps(), unit="bench") as bar:
+        for label, step in bar:
+            bar.set_description(label)
+            results += step()
+    results.append(_bench.geomean_row(results))
+    seconds = time.perf_counter() - start
+    header = ("", "what", "vs", "shape", "value", "baseline", "ratio", "target", "")
+    rows = [header] + [
+        (
+            r.group,
+            r.what,
+            r.baseline,
+            r.shape,
+            "" if r.what_value != r.what_value else f"{r.what_value:.3g} {r.unit}",
+            "" if r.baseline_value != r.baseline_value else f"{r.baseline_value:.3g} {r.unit}",
+            f"{r.ratio:.3g}",
+            r.target,
+            {True: "met", False: "MISSED", None: ""}[r.met],
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    missed = [r for r in results if r.met is False]
+    print(
+        f"{sum(r.met is True for r in results)} targets met, {len(missed)} missed; {seconds:.1f} s"
+    )
+    if args.json:
+        _write_json(
+            args.json,
+            {
+                "quick": args.quick,
+                "device": str(device),
+                "jax": jax.__version__,
+                "cpu_cores": os.cpu_count(),
+                "seconds": seconds,
+                "results": [dataclasses.asdict(r) for r in results],
+            },
+        )
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -338,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reps", type=_positive_int, default=5, help="timing repetitions")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random problems")
     parser.set_defaults(func=run_check)
-    sub = parser.add_subparsers(title="subcommands", metavar="{train}")
+    sub = parser.add_subparsers(title="subcommands", metavar="{train,bench}")
     train = sub.add_parser(
         "train",
         help="train one network twice (closed form, jax.grad) on a scikit-learn dataset",
@@ -360,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", metavar="PATH", help="write a PNG of both loss curves")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
+    bench = sub.add_parser(
+        "bench",
+        help="time and memory of the closed forms against autodiff, side by side",
+        description="Measure, in one process: (a) output-layer grads vs jit(grad) and vs "
+        "their matmuls; (b) closed-form per-example gradient norms vs vmap(grad); (c) the "
+        "clipped DP-SGD gradient vs plain mlp_grads; (d) the fused linear+cross-entropy vs "
+        "jax.grad through optax.",
+    )
+    bench.add_argument("--quick", action="store_true", help="smaller shapes (under 40 s)")
+    bench.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    bench.set_defaults(func=run_bench)
     return parser
 
 
