@@ -219,6 +219,11 @@ def _cases(seed: int) -> list[Case]:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    if args.stress:
+        from compare import _stress
+
+        _stress.print_table()
+        return 0
     jax.config.update("jax_enable_x64", True)
     device = jax.devices()[0]
     print(
@@ -396,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--reps", type=_positive_int, default=5, help="timing repetitions")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random problems")
+    parser.add_argument(
+        "--stress",
+        action="store_true",
+        help="instead: delta at extreme logits (|u| up to 1e4, float32) for manual, auto and "
+        "naive autodiff, showing where each gives NaN/Inf",
+    )
     parser.set_defaults(func=run_check)
     sub = parser.add_subparsers(title="subcommands", metavar="{train,bench}")
     train = sub.add_parser(

@@ -10,7 +10,7 @@ grads = mg.output_layer_grads(mg.Dense(w, b), y, t, loss="ce", activation="softm
 from backprop_ref import Dense, OutputGrads
 from manual_grad._activations import ACTIVATIONS, Activation
 from manual_grad._fused import fused_linear_cross_entropy
-from manual_grad._losses import LOSSES, Loss
+from manual_grad._losses import LOSSES, Fused, Loss
 from manual_grad._network import init_mlp, mlp_forward, mlp_grads, mlp_loss
 from manual_grad._output_layer import PAIRS, delta, forward, loss, output_layer_grads
 from manual_grad._per_example import clipped_grads, per_example_grad_norms, per_example_grads
@@ -21,6 +21,7 @@ __all__ = [
     "PAIRS",
     "Activation",
     "Dense",
+    "Fused",
     "Loss",
     "OutputGrads",
     "clipped_grads",

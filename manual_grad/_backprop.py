@@ -29,18 +29,18 @@ def output_delta(
     """Eq. (1) at the output layer, `[B, n]`; see `manual_grad.delta`."""
     spec, act = LOSSES[loss], ACTIVATIONS[activation]
     out = act.fn(u)
-    if activation == spec.canonical:
-        delta = spec.fused_delta(out, t)
+    if activation in spec.fused:
+        delta = spec.fused[activation].delta(out, t)
     else:
         delta = act.vjp(u, out, spec.grad(out, t))
     return delta / u.shape[0] if reduction == "mean" else delta
 
 
 def per_example_loss(u: jax.Array, t: jax.Array, loss: str, activation: str) -> jax.Array:
-    """E per example, `[B]`, from the output logits u (stable form for a canonical pair)."""
+    """E per example, `[B]`, from the output logits u (stable form for a fused pair)."""
     spec = LOSSES[loss]
-    if activation == spec.canonical:
-        return spec.fn_logits(u, t)
+    if activation in spec.fused:
+        return spec.fused[activation].fn_logits(u, t)
     return spec.fn(ACTIVATIONS[activation].fn(u), t)
 
 
@@ -49,8 +49,8 @@ def target_grad(
 ) -> jax.Array:
     """dE/dt, `[B, n]`, with the 1/B of "mean"."""
     spec = LOSSES[loss]
-    if activation == spec.canonical:
-        dt = spec.grad_t_logits(u, t)
+    if activation in spec.fused:
+        dt = spec.fused[activation].grad_t_logits(u, t)
     else:
         dt = spec.grad_t(ACTIVATIONS[activation].fn(u), t)
     return dt / u.shape[0] if reduction == "mean" else dt
