@@ -2,7 +2,7 @@
 argument checks and the jit wrapper. Keeping these here lets the two libraries stay
 independent of each other."""
 
-from backprop_ref._jit import jit_static
+from backprop_ref._jit import LOW_PRECISION, compute_in_float32, jit_static
 from backprop_ref._types import Dense, OutputGrads
 from backprop_ref.checks import (
     REDUCTIONS,
@@ -18,6 +18,7 @@ from backprop_ref.checks import (
 )
 
 __all__ = [
+    "LOW_PRECISION",
     "REDUCTIONS",
     "Dense",
     "OutputGrads",
@@ -30,5 +31,6 @@ __all__ = [
     "check_output_width",
     "check_pair",
     "check_reduction",
+    "compute_in_float32",
     "jit_static",
 ]

@@ -183,12 +183,14 @@ def check_network_args(
     Each layer's w must take the previous layer's width: layers[i].w is
     [fan_in, fan_out] with fan_in = x's width for i = 0, else layers[i-1].w's fan_out.
     """
-    if isinstance(layers, Dense) or not isinstance(layers, (list, tuple)) or not layers:
+    if isinstance(layers, Dense):
         raise TypeError(
-            "layers must be a non-empty list of Dense(w, b); got "
-            + (f"{type(layers).__name__}" if not isinstance(layers, (list, tuple)) else "[]")
-            + (" (wrap a single layer as [params])" if isinstance(layers, Dense) else "")
+            "layers must be a non-empty list of Dense(w, b); got Dense (wrap a single layer as "
+            "[params])"
         )
+    if not isinstance(layers, (list, tuple)) or not layers:
+        got = type(layers).__name__ if not isinstance(layers, (list, tuple)) else "an empty list"
+        raise TypeError(f"layers must be a non-empty list of Dense(w, b); got {got}")
     x = _as_float_array("x", x)
     _check_ndim("x", x, "B, l")
     checked, width, source = [], x.shape[1], f"x {tuple(x.shape)}"

@@ -24,7 +24,7 @@ TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(rtol=1e-12, atol=1e-12),
     "float32": Tolerance(rtol=1e-5, atol=1e-6),
     "float16": Tolerance(rtol=5e-3, atol=2e-3),
-    "bfloat16": Tolerance(rtol=3e-2, atol=1e-2),
+    "bfloat16": Tolerance(rtol=2e-2, atol=1e-2),
 }
 
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from backprop_ref import Dense, check_fused_args, check_reduction
+from backprop_ref import Dense, check_fused_args, check_reduction, compute_in_float32
 
 
 def _chunks(y: jax.Array, labels: jax.Array, chunk: int) -> tuple[jax.Array, ...]:
@@ -91,6 +91,7 @@ def _fused(chunk: int, reduction: str):
 
 
 @functools.partial(jax.jit, static_argnames=("chunk_size", "reduction"))
+@compute_in_float32
 def _fused_linear_cross_entropy(params, y, labels, *, chunk_size, reduction):
     w, b, y, labels = check_fused_args(params, y, labels)
     bias = jnp.zeros(w.shape[1], w.dtype) if b is None else b

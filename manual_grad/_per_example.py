@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from backprop_ref import Dense, check_network_args, jit_static
@@ -145,18 +146,20 @@ def clipped_grads(
 
     - `layers`, `x`, `t`, `hidden`, `loss`, `activation`: as `mlp_grads`.
     - `clip_norm`: C >= 0, a Python float or a scalar array (traced, so changing it does not
-      recompile).
+      recompile). A host value is checked to be >= 0; a device array is not, since reading
+      it would sync with the host.
     - `reduction`: "mean" or "sum" (static).
 
     **Returns:** one `Dense(dw, db)` per layer, shaped like `layers`.
     """
-    c = jnp.asarray(clip_norm)
+    # A device array (or a tracer, under the caller's jit) is only checked for its static
+    # shape and dtype: reading its value would sync with the host. A host value is checked.
+    c = clip_norm if isinstance(clip_norm, jax.Array) else np.asarray(clip_norm)
     if c.ndim != 0 or not (
         jnp.issubdtype(c.dtype, jnp.floating) or jnp.issubdtype(c.dtype, jnp.integer)
     ):
         raise TypeError(f"clip_norm must be a real scalar; got {clip_norm!r}")
-    # A value known now is checked now; under the caller's jit it cannot be.
-    if not isinstance(c, jax.core.Tracer) and not c >= 0:
+    if isinstance(c, np.ndarray) and not c >= 0:
         raise ValueError(f"clip_norm must be >= 0; got {clip_norm}")
     return _clipped_grads(
         layers, x, t, c, hidden=hidden, loss=loss, activation=activation, reduction=reduction

@@ -200,3 +200,113 @@ def test_python_and_numpy_inputs_are_accepted(lib):
         params, [[1.0, 2.0]], [[0.0, 1.0]], loss="mse", activation="identity"
     )
     assert grads.dw.shape == (2, 2)
+
+
+NET = [
+    mg.Dense(jnp.ones((3, 5), jnp.float32), jnp.zeros(5, jnp.float32)),
+    mg.Dense(jnp.ones((5, 2), jnp.float32), jnp.zeros(2, jnp.float32)),
+]
+NET_KW = {"hidden": "tanh", "loss": "ce", "activation": "softmax"}
+
+NET_CASES = [
+    (
+        "layer chain",
+        ([*NET[:1], mg.Dense(jnp.ones((4, 2)), jnp.zeros(2))], Y, T),
+        NET_KW,
+        ValueError,
+        "layers[1].w must have shape (fan_in, fan_out) with fan_in = 5 from "
+        "layers[0].w (3, 5); got (4, 2)",
+    ),
+    (
+        "first layer vs x",
+        ([mg.Dense(jnp.ones((4, 5)), jnp.zeros(5)), NET[1]], Y, T),
+        NET_KW,
+        ValueError,
+        "layers[0].w must have shape (fan_in, fan_out) with fan_in = 3 from x (4, 3)",
+    ),
+    (
+        "bias",
+        ([NET[0], mg.Dense(NET[1].w, jnp.zeros(3))], Y, T),
+        NET_KW,
+        ValueError,
+        "layers[1].b must have shape (fan_out,) = (2,) from layers[1].w (5, 2); got (3,)",
+    ),
+    (
+        "t vs last layer",
+        (NET, Y, jnp.ones((4, 3))),
+        NET_KW,
+        ValueError,
+        "t must have shape (B, n) = (4, 2) from x (4, 3) and the last layer layers[1].w (5, 2)",
+    ),
+    (
+        "a Dense, not a list",
+        (NET[0], Y, T),
+        NET_KW,
+        TypeError,
+        "layers must be a non-empty list of Dense(w, b); got Dense (wrap a single layer as "
+        "[params])",
+    ),
+    ("empty list", ([], Y, T), NET_KW, TypeError, "layers must be a non-empty list"),
+    (
+        "unknown hidden",
+        (NET, Y, T),
+        {**NET_KW, "hidden": "gelu"},
+        ValueError,
+        "unknown hidden 'gelu'",
+    ),
+    (
+        "mixed dtypes",
+        ([NET[0], jax.tree.map(lambda a: a.astype(jnp.float64), NET[1])], Y, T),
+        NET_KW,
+        TypeError,
+        "layers, x and t must share one float dtype (layers[0].w is float32); "
+        "got layers[1].w float64, layers[1].b float64",
+    ),
+    (
+        "integer x",
+        (NET, jnp.ones((4, 3), jnp.int32), T),
+        NET_KW,
+        TypeError,
+        "x must be a floating-point array",
+    ),
+]
+NET_FUNCTIONS = ["mlp_loss", "mlp_grads", "per_example_grads", "per_example_grad_norms"]
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("fn", NET_FUNCTIONS)
+@pytest.mark.parametrize("lib", LIBS.values(), ids=LIBS.keys())
+@pytest.mark.parametrize(
+    ("args", "kw", "exc", "message"), [c[1:] for c in NET_CASES], ids=[c[0] for c in NET_CASES]
+)
+def test_bad_network_call_is_rejected_clearly(lib, fn, mode, args, kw, exc, message):
+    with pytest.raises(exc, match=re.escape(message)):
+        _call(lib, mode, fn, *args, **kw)
+
+
+@pytest.mark.parametrize("lib", LIBS.values(), ids=LIBS.keys())
+def test_bad_clipped_call_is_rejected_clearly(lib):
+    with pytest.raises(ValueError, match=re.escape("layers[1].w must have shape")):
+        lib.clipped_grads(
+            [*NET[:1], mg.Dense(jnp.ones((4, 2)), jnp.zeros(2))], Y, T, clip_norm=1.0, **NET_KW
+        )
+    with pytest.raises(ValueError, match="unknown reduction 'avg'"):
+        lib.clipped_grads(NET, Y, T, clip_norm=1.0, reduction="avg", **NET_KW)
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_bad_fused_call_is_rejected_clearly_under_jit_too(mode):
+    labels = jnp.zeros(4, jnp.int32)
+    with pytest.raises(
+        ValueError, match=re.escape("labels must have shape (B,) = (4,) from y (4, 3); got (4, 1)")
+    ):
+        _call(mg, mode, "fused_linear_cross_entropy", P, Y, labels[:, None])
+    with pytest.raises(TypeError, match=re.escape("w, y must share one float dtype")):
+        _call(
+            mg,
+            mode,
+            "fused_linear_cross_entropy",
+            mg.Dense(P.w, None),
+            Y.astype(jnp.float64),
+            labels,
+        )
