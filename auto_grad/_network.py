@@ -5,18 +5,8 @@ from collections.abc import Sequence
 import jax
 from jax.typing import ArrayLike
 
-from auto_grad._output_layer import ACTIVATIONS, _check_config, _objective
-from backprop_ref import Dense, check_choice, check_network_args, jit_static
-
-
-def _check_hidden(hidden: str, **config: str) -> None:
-    check_choice("hidden", hidden, ACTIVATIONS)
-    _check_config(**config)
-
-
-def _check_forward_config(hidden: str, activation: str) -> None:
-    check_choice("hidden", hidden, ACTIVATIONS)
-    check_choice("activation", activation, ACTIVATIONS)
+from auto_grad._output_layer import ACTIVATIONS, _check, _objective
+from backprop_ref import Dense, check_network_args, jit_static
 
 
 def _logits(layers: Sequence[Dense], x: jax.Array, hidden: str) -> jax.Array:
@@ -26,7 +16,7 @@ def _logits(layers: Sequence[Dense], x: jax.Array, hidden: str) -> jax.Array:
     return x @ last.w + last.b
 
 
-@jit_static("hidden", "activation", check=_check_forward_config)
+@jit_static("hidden", "activation", check=_check)
 def mlp_forward(
     layers: Sequence[Dense], x: ArrayLike, *, hidden: str, activation: str
 ) -> jax.Array:
@@ -35,7 +25,7 @@ def mlp_forward(
     return ACTIVATIONS[activation](_logits(layers, x, hidden))
 
 
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_hidden)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def mlp_loss(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -51,7 +41,7 @@ def mlp_loss(
     return _objective(loss, activation, reduction)(_logits(layers, x, hidden), t)
 
 
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_hidden)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def mlp_grads(
     layers: Sequence[Dense],
     x: ArrayLike,

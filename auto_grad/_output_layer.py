@@ -15,13 +15,11 @@ from jax.typing import ArrayLike
 from backprop_ref import (
     Dense,
     OutputGrads,
-    check_choice,
     check_delta_args,
     check_forward_args,
     check_output_layer_args,
-    check_pair,
-    check_reduction,
     jit_static,
+    options_check,
 )
 
 PerExampleLoss = Callable[[jax.Array, jax.Array], jax.Array]
@@ -62,14 +60,8 @@ LOSSES: dict[tuple[str, str], PerExampleLoss] = {
 
 PAIRS: tuple[tuple[str, str], ...] = tuple(LOSSES)
 
-
-def _check_activation(activation: str) -> None:
-    check_choice("activation", activation, ACTIVATIONS)
-
-
-def _check_config(loss: str, activation: str, reduction: str) -> None:
-    check_pair(loss, activation, PAIRS)
-    check_reduction(reduction)
+_check = options_check(PAIRS, ACTIVATIONS)
+"""Validates the static options of every function of auto_grad, before tracing."""
 
 
 def _objective(loss: str, activation: str, reduction: str) -> PerExampleLoss:
@@ -78,14 +70,14 @@ def _objective(loss: str, activation: str, reduction: str) -> PerExampleLoss:
     return lambda u, t: reduce(per_example(u, t))
 
 
-@jit_static("activation", check=_check_activation)
+@jit_static("activation", check=_check)
 def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
     """The layer's output f(y @ w + b), `[B, n]`; same arguments as `manual_grad.forward`."""
     w, b, y = check_forward_args(params, y)
     return ACTIVATIONS[activation](y @ w + b)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def loss(
     params: Dense,
     y: ArrayLike,
@@ -101,7 +93,7 @@ def loss(
     return objective(y @ w + b, t)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def delta(
     u: ArrayLike, t: ArrayLike, *, loss: str, activation: str, reduction: str = "mean"
 ) -> jax.Array:
@@ -111,7 +103,7 @@ def delta(
     return jax.grad(objective)(u, t)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def output_layer_grads(
     params: Dense,
     y: ArrayLike,

@@ -9,12 +9,9 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from auto_grad._network import _check_hidden, mlp_loss
+from auto_grad._network import mlp_loss
+from auto_grad._output_layer import _check
 from backprop_ref import Dense, check_network_args, jit_static
-
-
-def _check_per_example(hidden: str, loss: str, activation: str) -> None:
-    _check_hidden(hidden, loss=loss, activation=activation, reduction="sum")
 
 
 def _vmapped_grads(layers, x, t, hidden, loss, activation):
@@ -34,7 +31,7 @@ def _vmapped_grads(layers, x, t, hidden, loss, activation):
     return jax.vmap(one)(x, t)
 
 
-@jit_static("hidden", "loss", "activation", check=_check_per_example)
+@jit_static("hidden", "loss", "activation", check=_check)
 def per_example_grads(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -48,7 +45,7 @@ def per_example_grads(
     return _vmapped_grads(layers, x, t, hidden, loss, activation)
 
 
-@jit_static("hidden", "loss", "activation", check=_check_per_example)
+@jit_static("hidden", "loss", "activation", check=_check)
 def per_example_grad_norms(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -62,11 +59,7 @@ def per_example_grad_norms(
     return jax.vmap(optax.tree.norm)(_vmapped_grads(layers, x, t, hidden, loss, activation))
 
 
-def _check_clipped(hidden: str, loss: str, activation: str, reduction: str) -> None:
-    _check_hidden(hidden, loss=loss, activation=activation, reduction=reduction)
-
-
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_clipped)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def clipped_grads(
     layers: Sequence[Dense],
     x: ArrayLike,

@@ -15,6 +15,7 @@ from backprop_ref.checks import (
     check_output_width,
     check_pair,
     check_reduction,
+    options_check,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "check_reduction",
     "compute_in_float32",
     "jit_static",
+    "options_check",
 ]

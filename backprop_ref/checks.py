@@ -5,7 +5,7 @@ while `jax.jit` traces, and a bad call fails here with a message naming the argu
 of deep inside XLA.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -261,3 +261,24 @@ def check_fused_args(
             f"got {tuple(labels.shape)}"
         )
     return w, b, y, labels
+
+
+def options_check(
+    pairs: Iterable[tuple[str, str]], activations: Iterable[str]
+) -> Callable[..., None]:
+    """The `check` a library hands to `jit_static`: it validates whichever static options a
+    function takes (`hidden`, `loss` with `activation`, `activation` alone, `reduction`)
+    against that library's own registries."""
+    pairs, activations = tuple(pairs), tuple(activations)
+
+    def check(**options: object) -> None:
+        if "hidden" in options:
+            check_choice("hidden", options["hidden"], activations)
+        if "loss" in options:
+            check_pair(options["loss"], options["activation"], pairs)
+        elif "activation" in options:
+            check_choice("activation", options["activation"], activations)
+        if "reduction" in options:
+            check_reduction(options["reduction"])
+
+    return check

@@ -14,7 +14,7 @@ from jax.typing import ArrayLike, DTypeLike
 from backprop_ref import Dense, check_choice, check_network_args, jit_static
 from manual_grad._activations import ACTIVATIONS
 from manual_grad._backprop import backward, energy, forward_trace, output_delta
-from manual_grad._output_layer import _check_config
+from manual_grad._output_layer import _check
 
 _HE = frozenset({"relu", "softplus"})
 """Hidden activations that zero (or nearly) half their input: He init keeps the variance."""
@@ -55,17 +55,7 @@ def init_mlp(
     return layers
 
 
-def _check_hidden(hidden: str, **config: str) -> None:
-    check_choice("hidden", hidden, ACTIVATIONS)
-    _check_config(**config)
-
-
-def _check_forward_config(hidden: str, activation: str) -> None:
-    check_choice("hidden", hidden, ACTIVATIONS)
-    check_choice("activation", activation, ACTIVATIONS)
-
-
-@jit_static("hidden", "activation", check=_check_forward_config)
+@jit_static("hidden", "activation", check=_check)
 def mlp_forward(
     layers: Sequence[Dense], x: ArrayLike, *, hidden: str, activation: str
 ) -> jax.Array:
@@ -85,7 +75,7 @@ def mlp_forward(
     return ACTIVATIONS[activation].fn(us[-1])
 
 
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_hidden)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def mlp_loss(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -116,7 +106,7 @@ def mlp_loss(
     return energy(hidden, loss, activation, reduction)(layers, x, t)
 
 
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_hidden)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def mlp_grads(
     layers: Sequence[Dense],
     x: ArrayLike,

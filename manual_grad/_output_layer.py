@@ -10,13 +10,11 @@ from jax.typing import ArrayLike
 from backprop_ref import (
     Dense,
     OutputGrads,
-    check_choice,
     check_delta_args,
     check_forward_args,
     check_output_layer_args,
-    check_pair,
-    check_reduction,
     jit_static,
+    options_check,
 )
 from manual_grad._activations import ACTIVATIONS
 from manual_grad._backprop import backward, energy, output_delta
@@ -26,17 +24,11 @@ PAIRS: tuple[tuple[str, str], ...] = tuple(
     (name, act) for name, spec in LOSSES.items() for act in spec.activations
 )
 
-
-def _check_activation(activation: str) -> None:
-    check_choice("activation", activation, ACTIVATIONS)
-
-
-def _check_config(loss: str, activation: str, reduction: str) -> None:
-    check_pair(loss, activation, PAIRS)
-    check_reduction(reduction)
+_check = options_check(PAIRS, ACTIVATIONS)
+"""Validates the static options of every function of manual_grad, before tracing."""
 
 
-@jit_static("activation", check=_check_activation)
+@jit_static("activation", check=_check)
 def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
     """The layer's output y_k = f(u_k), with u_k = sum_q y_q w_qk + b_k.
 
@@ -52,7 +44,7 @@ def forward(params: Dense, y: ArrayLike, *, activation: str) -> jax.Array:
     return ACTIVATIONS[activation].fn(y @ w + b)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def loss(
     params: Dense,
     y: ArrayLike,
@@ -86,7 +78,7 @@ def loss(
     return energy(None, loss, activation, reduction)([Dense(w, b)], y, t)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def delta(
     u: ArrayLike,
     t: ArrayLike,
@@ -123,7 +115,7 @@ def delta(
     return output_delta(u, t, loss, activation, reduction)
 
 
-@jit_static("loss", "activation", "reduction", check=_check_config)
+@jit_static("loss", "activation", "reduction", check=_check)
 def output_layer_grads(
     params: Dense,
     y: ArrayLike,

@@ -15,11 +15,7 @@ from jax.typing import ArrayLike
 
 from backprop_ref import Dense, check_network_args, jit_static
 from manual_grad._backprop import backprop_deltas, forward_trace, output_delta
-from manual_grad._network import _check_hidden
-
-
-def _check_per_example(hidden: str, loss: str, activation: str) -> None:
-    _check_hidden(hidden, loss=loss, activation=activation, reduction="sum")
+from manual_grad._output_layer import _check
 
 
 def _per_example_deltas(
@@ -49,7 +45,7 @@ def _norms(inputs: Sequence[jax.Array], deltas: Sequence[jax.Array]) -> jax.Arra
     return jnp.sqrt(squared)
 
 
-@jit_static("hidden", "loss", "activation", check=_check_per_example)
+@jit_static("hidden", "loss", "activation", check=_check)
 def per_example_grads(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -74,7 +70,7 @@ def per_example_grads(
     ]
 
 
-@jit_static("hidden", "loss", "activation", check=_check_per_example)
+@jit_static("hidden", "loss", "activation", check=_check)
 def per_example_grad_norms(
     layers: Sequence[Dense],
     x: ArrayLike,
@@ -95,11 +91,7 @@ def per_example_grad_norms(
     return _norms(inputs, deltas)
 
 
-def _check_clipped(hidden: str, loss: str, activation: str, reduction: str) -> None:
-    _check_hidden(hidden, loss=loss, activation=activation, reduction=reduction)
-
-
-@jit_static("hidden", "loss", "activation", "reduction", check=_check_clipped)
+@jit_static("hidden", "loss", "activation", "reduction", check=_check)
 def _clipped_grads(
     layers: Sequence[Dense],
     x: ArrayLike,
