@@ -1,8 +1,8 @@
 """Entry point of `python -m compare`.
 
-`--devices N` must reach XLA before its CPU backend starts, so it is turned into
-`--xla_force_host_platform_device_count=N` here, before anything runs a JAX computation
-(importing jax does not start a backend; the first computation or device query does).
+`--devices N` must reach XLA before JAX starts, so it is turned into
+`--xla_force_host_platform_device_count=N` here, before JAX is imported (the package's
+`__init__` loads nothing that imports it).
 """
 
 import os

@@ -46,11 +46,8 @@ def init_mlp(
     layers = []
     for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
         is_hidden = i < len(sizes) - 2
-        init = (
-            jax.nn.initializers.he_normal()
-            if is_hidden and hidden in _HE
-            else (jax.nn.initializers.glorot_normal())
-        )
+        he = is_hidden and hidden in _HE
+        init = jax.nn.initializers.he_normal() if he else jax.nn.initializers.glorot_normal()
         layers.append(Dense(init(k, (fan_in, fan_out), dtype), jnp.zeros(fan_out, dtype)))
     return layers
 

@@ -83,3 +83,15 @@ def test_readme_training_example_trains(capsys):
     exec(compile(training, "README.md", "exec"), {})
     loss = float(capsys.readouterr().out.split("training loss")[1])
     assert loss < 0.2  # from log(10) = 2.3 at the start
+
+
+def test_importing_compare_leaves_jax_unimported_for_the_devices_flag():
+    code = (
+        "import sys, compare\n"
+        "assert 'jax' not in sys.modules\n"
+        "assert sorted(compare.__all__) == sorted(compare._EXPORTS)\n"
+        "compare.compare_grads\n"
+        "assert 'jax' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
