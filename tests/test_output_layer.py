@@ -251,3 +251,11 @@ def test_output_grads_params_feeds_optax():
         params = optax.apply_updates(params, updates)
     assert isinstance(params, mg.Dense)
     assert mg.loss(params, y, t, **kw) < before
+
+
+@pytest.mark.parametrize("activation", list(mg.ACTIVATIONS))
+def test_forward_matches_jax_nn(activation):
+    params, y, _ = compare.make_problem(np.random.default_rng(10), "mse", (6, 5, 4), "float64")
+    got = mg.forward(params, y, activation=activation)
+    compare.assert_grads_close(got, ag.forward(params, y, activation=activation))
+    assert got.shape == (6, 4)
