@@ -110,8 +110,7 @@ class Case:
 
     def compile(self) -> "Case":
         """Compile both functions ahead of time (safe to run on a worker thread)."""
-        lowered = (f.lower(*self.args).compile() for f in (self.manual, self.auto))
-        manual, auto = lowered
+        manual, auto = (f.lower(*self.args).compile() for f in (self.manual, self.auto))
         return dataclasses.replace(self, manual=manual, auto=auto)
 
     def check(self, reps: int) -> tuple[dict, GradReport]:

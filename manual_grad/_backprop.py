@@ -17,10 +17,15 @@ from manual_grad._activations import ACTIVATIONS
 from manual_grad._losses import LOSSES
 
 
+def per_batch(x: jax.Array, batch: int, reduction: str) -> jax.Array:
+    """The reduction convention in one place: "mean" divides by the batch size B, "sum"
+    leaves `x` as it is."""
+    return x / batch if reduction == "mean" else x
+
+
 def reduce_batch(per_example: jax.Array, reduction: str) -> jax.Array:
-    """Sum a per-example quantity over the batch axis; "mean" divides by B."""
-    total = per_example.sum(axis=0)
-    return total / per_example.shape[0] if reduction == "mean" else total
+    """Sum a per-example quantity over the batch axis, divided by B for "mean"."""
+    return per_batch(per_example.sum(axis=0), per_example.shape[0], reduction)
 
 
 def output_delta(
@@ -33,7 +38,7 @@ def output_delta(
         delta = spec.fused[activation].delta(out, t)
     else:
         delta = act.vjp(u, out, spec.grad(out, t))
-    return delta / u.shape[0] if reduction == "mean" else delta
+    return per_batch(delta, u.shape[0], reduction)
 
 
 def per_example_loss(u: jax.Array, t: jax.Array, loss: str, activation: str) -> jax.Array:
@@ -53,7 +58,7 @@ def target_grad(
         dt = spec.fused[activation].grad_t_logits(u, t)
     else:
         dt = spec.grad_t(ACTIVATIONS[activation].fn(u), t)
-    return dt / u.shape[0] if reduction == "mean" else dt
+    return per_batch(dt, u.shape[0], reduction)
 
 
 def forward_trace(

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from backprop_ref import Dense, check_fused_args, check_reduction, compute_in_float32
+from manual_grad._backprop import per_batch
 
 
 def _chunks(y: jax.Array, labels: jax.Array, chunk: int) -> tuple[jax.Array, ...]:
@@ -41,10 +42,6 @@ def _chunk_terms(w, b, y_c, labels_c):
     return u, lse, loss, valid
 
 
-def _scale(weight: jax.Array, batch: int, reduction: str) -> jax.Array:
-    return weight / batch if reduction == "mean" else weight
-
-
 @functools.cache
 def _fused(chunk: int, reduction: str):
     def value(w, b, y, labels):
@@ -53,7 +50,7 @@ def _fused(chunk: int, reduction: str):
         def body(total, xs):
             y_c, l_c, w_c = xs
             _, _, loss, _ = _chunk_terms(w, b, y_c, l_c)
-            return total + jnp.sum(_scale(w_c, y.shape[0], reduction) * loss), None
+            return total + jnp.sum(per_batch(w_c, y.shape[0], reduction) * loss), None
 
         total, _ = jax.lax.scan(body, jnp.zeros((), y.dtype), (ys, ls, ws))
         return total
@@ -69,7 +66,7 @@ def _fused(chunk: int, reduction: str):
             total, dw, db = carry
             y_c, l_c, w_c = xs
             u, lse, loss, valid = _chunk_terms(w, b, y_c, l_c)
-            scale = _scale(w_c, y.shape[0], reduction)
+            scale = per_batch(w_c, y.shape[0], reduction)
             onehot = jnp.arange(w.shape[1]) == l_c[:, None]
             # Eq. (1) for ce+softmax, in closed form: delta = softmax(u) - onehot(label).
             delta = (jnp.exp(u - lse) - onehot) * scale[:, None]

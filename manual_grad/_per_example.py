@@ -14,7 +14,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from backprop_ref import Dense, check_network_args, jit_static
-from manual_grad._backprop import backprop_deltas, forward_trace, output_delta
+from manual_grad._backprop import backprop_deltas, forward_trace, output_delta, per_batch
 from manual_grad._output_layer import _check
 
 
@@ -107,8 +107,7 @@ def _clipped_grads(
     norms = _norms(inputs, deltas)
     # min(1, C / ||g_b||), written so that a zero gradient gets 1 rather than 0/0.
     scale = jnp.where(norms > clip_norm, clip_norm / norms, 1).astype(norms.dtype)
-    if reduction == "mean":
-        scale = scale / norms.shape[0]
+    scale = per_batch(scale, norms.shape[0], reduction)
     grads = []
     for a, d in zip(inputs, deltas, strict=True):
         sd = scale[:, None] * d
